@@ -40,9 +40,10 @@ public interface IRunnerBackend : IAsyncDisposable
     Task<RunnerExit> WaitForExitAsync(string resourceId, CancellationToken cancellationToken = default);
 
     /// <summary>
-    /// Stops background work (such as a warm pool) and removes what the backend holds that no caller owns.
-    /// Runners returned by <see cref="StartRunnerAsync"/> remain the caller's to remove.
+    /// Stops background work (such as a warm pool), then removes every runner, container or VM this instance created
+    /// and still holds, so that nothing is left behind. Further starts are refused. Idempotent.
     /// </summary>
-    /// <param name="cancellationToken">Bounds how long shutdown may take.</param>
+    /// <param name="cancellationToken">Bounds how long shutdown may take; what could not be removed in time is left to
+    /// the backend's orphan cleanup (<c>RemoveOrphansAsync</c>) at the next start.</param>
     Task ShutdownAsync(CancellationToken cancellationToken = default);
 }
