@@ -40,6 +40,7 @@ public sealed class DockerApi : IDockerApi, IDisposable
     /// </summary>
     /// <param name="endpoint">A <c>unix://</c>, <c>npipe://</c>, <c>tcp://</c> or <c>http://</c> endpoint, or <see langword="null"/>.</param>
     /// <returns>A client; nothing is sent to the engine until the first call.</returns>
+    /// <remarks>TLS endpoints (<c>DOCKER_TLS_VERIFY</c>, <c>https://</c>) and docker contexts are not supported: use a local socket or a plain <c>tcp://</c> endpoint.</remarks>
     /// <exception cref="ArgumentException">The endpoint (or <c>DOCKER_HOST</c>) has a scheme that is not supported.</exception>
     public static DockerApi Connect(Uri? endpoint = null)
     {

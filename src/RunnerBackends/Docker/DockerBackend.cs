@@ -280,7 +280,7 @@ public sealed class DockerBackend : IRunnerBackend
             command =
             [
                 "sh", "-c",
-                $"sudo chown -R {DockerBackendDefaults.SharedVolumeOwner} {ShellQuote(sharedPath)} && exec {ShellQuote(_options.RunnerCommand)}",
+                $"sudo chown -R {DockerBackendDefaults.SharedVolumeOwner} {ShellWord(sharedPath)} && {ShellWord(_options.RunnerCommand)}",
             ];
         }
 
@@ -316,7 +316,11 @@ public sealed class DockerBackend : IRunnerBackend
         };
     }
 
-    private static string ShellQuote(string value) => "'" + value.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+    /// <summary>The value as one shell word: as is when it holds only safe characters (the usual case), else single-quoted.</summary>
+    private static string ShellWord(string value) =>
+        value.Length > 0 && value.All(c => char.IsAsciiLetterOrDigit(c) || c is '/' or '.' or '_' or '-' or '+' or ':' or '@' or '%' or '=' or ',')
+            ? value
+            : "'" + value.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
 
     private async Task<string> CreateAndStartAsync(string name, string jitConfig, CancellationToken cancellationToken)
     {
@@ -349,6 +353,12 @@ public sealed class DockerBackend : IRunnerBackend
                 throw;
             }
 
+            throw new RunnerBackendException(
+                $"Creating the container of runner '{name}' failed: {DockerErrors.Redact(e.Message, jitConfig)}", DockerErrors.WithoutSecret(e, jitConfig));
+        }
+        catch (Exception e) when (e is not (DockerEngineUnreachableException or OperationCanceledException))
+        {
+            // Anything else the client throws is wrapped so that no text holding the JIT config escapes.
             throw new RunnerBackendException(
                 $"Creating the container of runner '{name}' failed: {DockerErrors.Redact(e.Message, jitConfig)}", DockerErrors.WithoutSecret(e, jitConfig));
         }

@@ -40,7 +40,7 @@ public sealed class DockerFixture : IAsyncLifetime
         }
         catch (Exception e)
         {
-            _unavailableReason = $"No Docker engine is reachable ({e.GetBaseException().Message}); set {RequireDockerVariable}=1 to make this a failure.";
+            _unavailableReason = $"No Docker engine is reachable: {e.Message} Set {RequireDockerVariable}=1 to make this a failure instead of a skip.";
             return;
         }
 

@@ -59,4 +59,14 @@ public class DockerApiTests
 
         await act.Should().ThrowAsync<DockerEngineUnreachableException>();
     }
+
+    [Fact]
+    public async Task ListContainersAsync_TcpConnectionRefused_ThrowsUnreachable()
+    {
+        using var api = DockerApi.Connect(new Uri("tcp://127.0.0.1:1"));
+
+        var act = () => api.ListContainersAsync(new global::Docker.DotNet.Models.ContainersListParameters(), TestContext.Current.CancellationToken);
+
+        (await act.Should().ThrowAsync<DockerEngineUnreachableException>()).Which.Message.Should().Contain("127.0.0.1:1");
+    }
 }

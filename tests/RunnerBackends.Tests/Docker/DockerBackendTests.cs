@@ -148,7 +148,15 @@ public class DockerBackendTests
         Created.HostConfig!.Mounts.Should().ContainSingle()
             .Which.Should().BeEquivalentTo(new { Type = "volume", Source = "my-shared", Target = "/home/runner/shared" });
         Created.Env.Should().Contain("SHARED_DIR=/home/runner/shared");
-        Created.Cmd.Should().Equal("sh", "-c", "sudo chown -R 1001:123 '/home/runner/shared' && exec '/home/runner/run.sh'");
+        Created.Cmd.Should().Equal("sh", "-c", "sudo chown -R 1001:123 /home/runner/shared && /home/runner/run.sh");
+    }
+
+    [Fact]
+    public async Task StartRunnerAsync_SharedVolumePathWithShellCharacters_QuotedAsOneWord()
+    {
+        await CreateSut(o => o.SharedVolumePath = "/data/it's shared").StartRunnerAsync("runner-1", Jit, Ct);
+
+        Created.Cmd![2].Should().Be("sudo chown -R 1001:123 '/data/it'\\''s shared' && /home/runner/run.sh");
     }
 
     [Fact]
@@ -292,6 +300,18 @@ public class DockerBackendTests
         var error = (await act.Should().ThrowAsync<RunnerBackendException>()).Which;
         error.ToString().Should().NotContain(Jit);
         error.Message.Should().Contain("invalid env");
+        AllLogText().Should().NotContain(Jit);
+    }
+
+    [Fact]
+    public async Task StartRunnerAsync_UnexpectedClientErrorHoldingJit_WrappedWithSecretMasked()
+    {
+        _docker.Setup(d => d.CreateContainerAsync(It.IsAny<CreateContainerParameters>(), It.IsAny<CancellationToken>()))
+            .ThrowsAsync(new InvalidOperationException($"could not serialize {Jit}"));
+
+        var act = () => CreateSut().StartRunnerAsync("runner-1", Jit, Ct);
+
+        (await act.Should().ThrowAsync<RunnerBackendException>()).Which.ToString().Should().NotContain(Jit);
         AllLogText().Should().NotContain(Jit);
     }
 
