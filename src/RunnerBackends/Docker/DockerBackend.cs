@@ -28,6 +28,9 @@ public sealed class DockerBackend : IRunnerBackend
 {
     private static readonly ContainerRemoveParameters ForceRemove = new() { Force = true, RemoveVolumes = true };
 
+    // How long a cancelled start waits for the engine to answer its create request, so the container can be removed.
+    private static readonly TimeSpan CreateGracePeriod = TimeSpan.FromSeconds(30);
+
     private readonly DockerBackendOptions _options;
     private readonly IDockerApi _docker;
     private readonly ILogger _logger;
@@ -326,9 +329,19 @@ public sealed class DockerBackend : IRunnerBackend
     {
         var parameters = BuildCreateParameters(name, jitConfig);
         CreateContainerResponse created;
+
+        // The create request itself is never abandoned: an engine that already received it goes on to make the
+        // container even if the client hangs up, and that container's id would be lost. The caller's cancellation ends
+        // the wait instead, and the container is removed as soon as the engine answers.
+        var create = _docker.CreateContainerAsync(parameters, CancellationToken.None);
         try
         {
-            created = await _docker.CreateContainerAsync(parameters, cancellationToken).ConfigureAwait(false);
+            created = await create.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!create.IsCompleted)
+        {
+            await RemoveOnceCreatedAsync(create, name).ConfigureAwait(false);
+            throw;
         }
         catch (DockerApiException e) when (DockerErrors.IsNotFound(e))
         {
@@ -344,15 +357,10 @@ public sealed class DockerBackend : IRunnerBackend
                 $"Docker could not create the container of runner '{name}' from image '{_options.RunnerImage}': {DockerErrors.EngineMessage(e, jitConfig)}",
                 DockerErrors.WithoutSecret(e, jitConfig));
         }
-        catch (Exception e) when (e is OperationCanceledException || (e is not DockerEngineUnreachableException && DockerErrors.IsTransient(e)))
+        catch (Exception e) when (e is not (DockerEngineUnreachableException or OperationCanceledException) && DockerErrors.IsTransient(e))
         {
-            // The engine may have created the container before the request was abandoned; its id never reached us.
+            // The connection broke: the engine may have created the container, but its id never reached us.
             await CleanUpByNameAsync(name).ConfigureAwait(false);
-            if (e is OperationCanceledException)
-            {
-                throw;
-            }
-
             throw new RunnerBackendException(
                 $"Creating the container of runner '{name}' failed: {DockerErrors.Redact(e.Message, jitConfig)}", DockerErrors.WithoutSecret(e, jitConfig));
         }
@@ -409,6 +417,24 @@ public sealed class DockerBackend : IRunnerBackend
         catch (Exception cleanup)
         {
             Log.FailedStartCleanupFailed(_logger, DockerErrors.ShortId(container), runnerName, cleanup);
+        }
+    }
+
+    private async Task RemoveOnceCreatedAsync(Task<CreateContainerResponse> create, string runnerName)
+    {
+        try
+        {
+            var created = await create.WaitAsync(CreateGracePeriod, _timeProvider).ConfigureAwait(false);
+            await CleanUpAfterFailedStartAsync(created.ID, runnerName).ConfigureAwait(false);
+        }
+        catch (TimeoutException e)
+        {
+            // The engine is not answering; if it ever creates the container, RemoveOrphansAsync will find it by its labels.
+            Log.FailedStartCleanupFailed(_logger, runnerName, runnerName, e);
+        }
+        catch (Exception)
+        {
+            // The create failed after all: nothing was made.
         }
     }
 

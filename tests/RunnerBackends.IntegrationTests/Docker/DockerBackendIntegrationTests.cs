@@ -267,4 +267,58 @@ public sealed class DockerBackendIntegrationTests(DockerFixture fixture) : IAsyn
             (await fixture.InspectAsync(id)).Should().BeNull();
         }
     }
+
+    [Fact]
+    public async Task StartRunnerAsync_CancelledAtAnyPoint_LeavesNoContainerBehind()
+    {
+        var owner = fixture.Owner + "-cancel";
+        var sut = CreateSut(o => o.Owner = owner);
+
+        for (var delayMs = 0; delayMs <= 120; delayMs += 8)
+        {
+            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(delayMs));
+            try
+            {
+                var id = await sut.StartRunnerAsync(fixture.Name("cancel"), LongJob, cts.Token);
+                await sut.RemoveRunnerAsync(id, Ct);
+            }
+            catch (OperationCanceledException)
+            {
+                // Expected for the short delays: whatever was created must be gone.
+            }
+        }
+
+        (await OwnedContainersAsync(owner)).Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task ShutdownAsync_WhileStartsInFlight_LeavesNoContainerBehind()
+    {
+        var owner = fixture.Owner + "-race";
+        var sut = CreateSut(o => o.Owner = owner);
+        var starts = Enumerable.Range(0, 6).Select(i => sut.StartRunnerAsync(fixture.Name("race"), LongJob, Ct)).ToList();
+        await Task.Delay(TimeSpan.FromMilliseconds(150), Ct);
+
+        await sut.ShutdownAsync(Ct);
+        foreach (var start in starts)
+        {
+            try
+            {
+                await start;
+            }
+            catch (Exception e) when (e is ObjectDisposedException or RunnerBackendException)
+            {
+                // A start that lost the race with shutdown: it must have cleaned up after itself.
+            }
+        }
+
+        await sut.ShutdownAsync(Ct);
+        (await OwnedContainersAsync(owner)).Should().BeEmpty();
+    }
+
+    private async Task<IReadOnlyList<string>> OwnedContainersAsync(string owner)
+    {
+        var result = await fixture.DockerCliAsync("ps", "-aq", "--filter", $"label={DockerLabels.Owner}={owner}");
+        return result.StandardOutput.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+    }
 }

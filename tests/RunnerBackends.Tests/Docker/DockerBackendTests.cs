@@ -290,6 +290,41 @@ public class DockerBackendTests
     }
 
     [Fact]
+    public async Task StartRunnerAsync_CancelledWhileCreating_ContainerRemovedOnceEngineAnswers()
+    {
+        var create = new TaskCompletionSource<CreateContainerResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _docker.Setup(d => d.CreateContainerAsync(It.IsAny<CreateContainerParameters>(), It.IsAny<CancellationToken>()))
+            .Returns(create.Task);
+        using var cts = new CancellationTokenSource();
+        var sut = CreateSut();
+
+        var start = sut.StartRunnerAsync("runner-1", Jit, cts.Token);
+        await cts.CancelAsync();
+        create.SetResult(new CreateContainerResponse { ID = ContainerId });
+
+        await FluentActions.Awaiting(() => start).Should().ThrowAsync<OperationCanceledException>();
+        _docker.Verify(d => d.RemoveContainerAsync(ContainerId, It.Is<ContainerRemoveParameters>(p => p.Force == true), CancellationToken.None), Times.Once);
+        _docker.Verify(d => d.StartContainerAsync(It.IsAny<string>(), It.IsAny<CancellationToken>()), Times.Never);
+        sut.HeldContainerIds.Should().BeEmpty();
+    }
+
+    [Fact]
+    public async Task StartRunnerAsync_CancelledWhileCreatingAndCreateFails_NothingToRemove()
+    {
+        var create = new TaskCompletionSource<CreateContainerResponse>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _docker.Setup(d => d.CreateContainerAsync(It.IsAny<CreateContainerParameters>(), It.IsAny<CancellationToken>()))
+            .Returns(create.Task);
+        using var cts = new CancellationTokenSource();
+
+        var start = CreateSut().StartRunnerAsync("runner-1", Jit, cts.Token);
+        await cts.CancelAsync();
+        create.SetException(ApiError(HttpStatusCode.Conflict, "name in use"));
+
+        await FluentActions.Awaiting(() => start).Should().ThrowAsync<OperationCanceledException>();
+        _docker.Verify(d => d.RemoveContainerAsync(It.IsAny<string>(), It.IsAny<ContainerRemoveParameters>(), It.IsAny<CancellationToken>()), Times.Never);
+    }
+
+    [Fact]
     public async Task StartRunnerAsync_EngineErrorEchoesJitConfig_SecretAbsentFromExceptionAndLogs()
     {
         _docker.Setup(d => d.CreateContainerAsync(It.IsAny<CreateContainerParameters>(), It.IsAny<CancellationToken>()))
