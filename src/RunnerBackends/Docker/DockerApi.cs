@@ -4,6 +4,7 @@ using System.Net.Sockets;
 using System.Text.Json;
 using Docker.DotNet;
 using Docker.DotNet.Models;
+using Docker.DotNet.NativeHttp;
 using RunnerBackends.Docker.Internal;
 
 namespace RunnerBackends.Docker;
@@ -27,7 +28,12 @@ public sealed class DockerApi : IDockerApi, IDisposable
     private DockerApi(Uri endpoint)
     {
         Endpoint = endpoint;
-        _client = new DockerClientBuilder().WithEndpoint(endpoint).Build();
+        var builder = new DockerClientBuilder().WithEndpoint(endpoint);
+
+        // SocketsHttpHandler (the NativeHttp transport) for unix sockets and plain TCP: .NET's own pooled HTTP stack.
+        _client = endpoint.Scheme is "unix" or "tcp" or "http"
+            ? builder.WithTransportOptions(new NativeHttpTransportOptions()).Build()
+            : builder.Build();
         _http = CreateHttpClient(endpoint);
     }
 
@@ -56,11 +62,11 @@ public sealed class DockerApi : IDockerApi, IDisposable
 
     /// <inheritdoc />
     public Task<CreateContainerResponse> CreateContainerAsync(CreateContainerParameters parameters, CancellationToken cancellationToken = default) =>
-        CallAsync(() => _client.Containers.CreateContainerAsync(parameters, cancellationToken));
+        CallAsync(() => _client.Containers.CreateContainerAsync(parameters, cancellationToken), cancellationToken);
 
     /// <inheritdoc />
     public Task StartContainerAsync(string containerId, CancellationToken cancellationToken = default) =>
-        CallAsync(() => _client.Containers.StartContainerAsync(containerId, new ContainerStartParameters(), cancellationToken));
+        CallAsync(() => _client.Containers.StartContainerAsync(containerId, new ContainerStartParameters(), cancellationToken), cancellationToken);
 
     /// <inheritdoc />
     public Task RemoveContainerAsync(string containerId, ContainerRemoveParameters parameters, CancellationToken cancellationToken = default) =>
@@ -68,19 +74,19 @@ public sealed class DockerApi : IDockerApi, IDisposable
         {
             await _client.Containers.RemoveContainerAsync(containerId, parameters, cancellationToken).ConfigureAwait(false);
             return true;
-        });
+        }, cancellationToken);
 
     /// <inheritdoc />
     public Task<ContainerWaitResponse> WaitContainerAsync(string containerId, CancellationToken cancellationToken = default) =>
-        CallAsync(() => _client.Containers.WaitContainerAsync(containerId, cancellationToken));
+        CallAsync(() => _client.Containers.WaitContainerAsync(containerId, cancellationToken), cancellationToken);
 
     /// <inheritdoc />
     public Task<IList<ContainerListResponse>> ListContainersAsync(ContainersListParameters parameters, CancellationToken cancellationToken = default) =>
-        CallAsync(() => _client.Containers.ListContainersAsync(parameters, cancellationToken));
+        CallAsync(() => _client.Containers.ListContainersAsync(parameters, cancellationToken), cancellationToken);
 
     /// <inheritdoc />
     public Task<ImagesPruneResponse> PruneImagesAsync(ImagesPruneParameters parameters, CancellationToken cancellationToken = default) =>
-        CallAsync(() => _client.Images.PruneImagesAsync(parameters, cancellationToken));
+        CallAsync(() => _client.Images.PruneImagesAsync(parameters, cancellationToken), cancellationToken);
 
     /// <inheritdoc />
     public Task<BuildCachePruneResult> PruneBuildCacheAsync(bool all, CancellationToken cancellationToken = default) =>
@@ -95,7 +101,7 @@ public sealed class DockerApi : IDockerApi, IDisposable
             }
 
             return ParseBuildCachePrune(body);
-        });
+        }, cancellationToken);
 
     /// <inheritdoc />
     public Task RemoveVolumeAsync(string name, bool force, CancellationToken cancellationToken = default) =>
@@ -103,15 +109,15 @@ public sealed class DockerApi : IDockerApi, IDisposable
         {
             await _client.Volumes.RemoveAsync(name, force, cancellationToken).ConfigureAwait(false);
             return true;
-        });
+        }, cancellationToken);
 
     /// <inheritdoc />
     public Task<VolumesListResponse> ListVolumesAsync(VolumesListParameters parameters, CancellationToken cancellationToken = default) =>
-        CallAsync(() => _client.Volumes.ListAsync(parameters, cancellationToken));
+        CallAsync(() => _client.Volumes.ListAsync(parameters, cancellationToken), cancellationToken);
 
     /// <inheritdoc />
     public Task<ImageInspectResponse> InspectImageAsync(string image, CancellationToken cancellationToken = default) =>
-        CallAsync(() => _client.Images.InspectImageAsync(image, cancellationToken));
+        CallAsync(() => _client.Images.InspectImageAsync(image, cancellationToken), cancellationToken);
 
     /// <summary>Releases the connections to the engine.</summary>
     public void Dispose()
@@ -208,27 +214,40 @@ public sealed class DockerApi : IDockerApi, IDisposable
         return new HttpClient(handler) { BaseAddress = baseAddress, Timeout = Timeout.InfiniteTimeSpan };
     }
 
-    private async Task<T> CallAsync<T>(Func<Task<T>> call)
+    private async Task<T> CallAsync<T>(Func<Task<T>> call, CancellationToken cancellationToken)
     {
         try
         {
             return await call().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not (OperationCanceledException or DockerApiException) && DockerErrors.IsUnreachable(e))
+        catch (Exception e) when (Translate(e, cancellationToken) is { } translated)
         {
-            throw new DockerEngineUnreachableException(Endpoint, e);
+            throw translated;
         }
     }
 
-    private async Task CallAsync(Func<Task> call)
+    private async Task CallAsync(Func<Task> call, CancellationToken cancellationToken)
     {
         try
         {
             await call().ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not (OperationCanceledException or DockerApiException) && DockerErrors.IsUnreachable(e))
+        catch (Exception e) when (Translate(e, cancellationToken) is { } translated)
         {
-            throw new DockerEngineUnreachableException(Endpoint, e);
+            throw translated;
         }
     }
+
+    /// <summary>
+    /// The library exception for a transport failure: an engine that cannot be reached, or a request the client gave up
+    /// on by its own timeout (which must not pass for the caller's cancellation); <see langword="null"/> to let it through.
+    /// </summary>
+    private Exception? Translate(Exception error, CancellationToken cancellationToken) => error switch
+    {
+        DockerApiException => null,
+        OperationCanceledException when cancellationToken.IsCancellationRequested => null,
+        OperationCanceledException => new TimeoutException($"The Docker engine at {Endpoint} did not answer in time.", error),
+        _ when DockerErrors.IsUnreachable(error) => new DockerEngineUnreachableException(Endpoint, error),
+        _ => null,
+    };
 }

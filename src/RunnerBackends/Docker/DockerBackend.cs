@@ -333,12 +333,13 @@ public sealed class DockerBackend : IRunnerBackend
         // The create request itself is never abandoned: an engine that already received it goes on to make the
         // container even if the client hangs up, and that container's id would be lost. The caller's cancellation ends
         // the wait instead, and the container is removed as soon as the engine answers.
-        var create = _docker.CreateContainerAsync(parameters, CancellationToken.None);
+        Task<CreateContainerResponse>? create = null;
         try
         {
+            create = _docker.CreateContainerAsync(parameters, CancellationToken.None);
             created = await create.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (OperationCanceledException) when (!create.IsCompleted)
+        catch (OperationCanceledException) when (create is { IsCompleted: false })
         {
             await RemoveOnceCreatedAsync(create, name).ConfigureAwait(false);
             throw;

@@ -218,8 +218,9 @@ public static class DockerMaintenance
                     Name = name,
                     Image = helperImage,
                     User = "root",
-                    Entrypoint = ["sh", "-c", StaleSweepScript, "sh", mountPath, stamp],
-                    Cmd = [],
+                    // [""] resets any ENTRYPOINT of the helper image, so the command runs as given.
+                    Entrypoint = [""],
+                    Cmd = ["sh", "-c", StaleSweepScript, "sh", mountPath, stamp],
                     Labels = new Dictionary<string, string>
                     {
                         [DockerLabels.ManagedBy] = DockerLabels.ManagedByValue,

@@ -25,18 +25,24 @@ public sealed class DockerFixture : IAsyncLifetime
     /// <summary>Gets the owner label value of every backend this run creates (and the prefix of the other owners it uses).</summary>
     public string Owner => SessionId;
 
-    /// <summary>Gets the library's engine API.</summary>
-    public DockerApi Api { get; } = DockerApi.Connect();
+    /// <summary>Gets the library's engine API (once <see cref="RequireDocker"/> has passed).</summary>
+    public DockerApi Api => _api ?? throw new InvalidOperationException("Call RequireDocker first.");
 
-    /// <summary>Gets a raw Docker.DotNet client, to inspect what the library did.</summary>
-    public DockerClient Client { get; } = new DockerClientBuilder().Build();
+    /// <summary>Gets a raw Docker.DotNet client, to inspect what the library did (once <see cref="RequireDocker"/> has passed).</summary>
+    public DockerClient Client => _client ?? throw new InvalidOperationException("Call RequireDocker first.");
 
+    private DockerApi? _api;
+    private DockerClient? _client;
+
+    // Never throws: an assembly fixture that fails would fail every test of the assembly, Docker or not.
     public async ValueTask InitializeAsync()
     {
         try
         {
+            _api = DockerApi.Connect();
+            _client = new DockerClientBuilder().Build();
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(10));
-            await Api.ListContainersAsync(new ContainersListParameters { Limit = 1 }, timeout.Token);
+            await _api.ListContainersAsync(new ContainersListParameters { Limit = 1 }, timeout.Token);
         }
         catch (Exception e)
         {
@@ -44,8 +50,16 @@ public sealed class DockerFixture : IAsyncLifetime
             return;
         }
 
-        var script = Path.Combine(AppContext.BaseDirectory, "DockerImage", "build-test-image.sh");
-        await _commands.RunAsync(new CommandRequest("bash", script, TestImage));
+        try
+        {
+            var script = Path.Combine(AppContext.BaseDirectory, "DockerImage", "build-test-image.sh");
+            await _commands.RunAsync(new CommandRequest("bash", script, TestImage));
+        }
+        catch (Exception e) when (e is CommandFailedException or CommandNotFoundException)
+        {
+            var detail = e is CommandFailedException failed ? failed.StandardError.Trim() : e.Message;
+            _unavailableReason = $"The fake runner image could not be built ({detail}). Set {RequireDockerVariable}=1 to make this a failure instead of a skip.";
+        }
     }
 
     /// <summary>Skips the calling test when no engine is reachable, or fails it when the run requires Docker.</summary>
@@ -91,7 +105,7 @@ public sealed class DockerFixture : IAsyncLifetime
 
     public async ValueTask DisposeAsync()
     {
-        if (_unavailableReason is null)
+        if (_unavailableReason is null && _client is not null)
         {
             try
             {
@@ -121,8 +135,8 @@ public sealed class DockerFixture : IAsyncLifetime
             }
         }
 
-        Api.Dispose();
-        Client.Dispose();
+        _api?.Dispose();
+        _client?.Dispose();
     }
 
     private bool BelongsToRun(ContainerListResponse container)

@@ -351,6 +351,17 @@ public class DockerBackendTests
     }
 
     [Fact]
+    public async Task StartRunnerAsync_ClientThrowsSynchronously_WrappedWithSecretMasked()
+    {
+        _docker.Setup(d => d.CreateContainerAsync(It.IsAny<CreateContainerParameters>(), It.IsAny<CancellationToken>()))
+            .Throws(new FormatException($"bad env {Jit}"));
+
+        var act = () => CreateSut().StartRunnerAsync("runner-1", Jit, Ct);
+
+        (await act.Should().ThrowAsync<RunnerBackendException>()).Which.ToString().Should().NotContain(Jit);
+    }
+
+    [Fact]
     public async Task StartRunnerAsync_SuccessAndFailure_JitConfigNeverLogged()
     {
         var sut = CreateSut();

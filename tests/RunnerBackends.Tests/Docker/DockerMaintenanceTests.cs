@@ -167,10 +167,12 @@ public class DockerMaintenanceTests
             .And.Contain(DockerLabels.Purpose, "shared-volume-cleanup");
         Helper.HostConfig!.Mounts.Should().ContainSingle()
             .Which.Should().BeEquivalentTo(new { Type = "volume", Source = "runner-shared", Target = "/shared" });
-        Helper.Entrypoint.Should().HaveCount(6);
-        Helper.Entrypoint![0].Should().Be("sh");
-        Helper.Entrypoint![4].Should().Be("/shared");
-        Helper.Entrypoint![5].Should().Be("202603130030.45", "the cut-off is now minus the TTL, in UTC");
+        Helper.Entrypoint.Should().Equal("");
+        Helper.Cmd.Should().HaveCount(6);
+        Helper.Cmd![0].Should().Be("sh");
+        Helper.Cmd![1].Should().Be("-c");
+        Helper.Cmd![4].Should().Be("/shared");
+        Helper.Cmd![5].Should().Be("202603130030.45", "the cut-off is now minus the TTL, in UTC");
         _docker.Verify(d => d.StartContainerAsync("helper", It.IsAny<CancellationToken>()), Times.Once);
         _docker.Verify(d => d.RemoveContainerAsync("helper", It.Is<ContainerRemoveParameters>(p => p.Force == true), It.IsAny<CancellationToken>()), Times.Once);
     }
@@ -180,7 +182,7 @@ public class DockerMaintenanceTests
     {
         await Sweep(TimeSpan.FromDays(1));
 
-        var script = Helper.Entrypoint![2];
+        var script = Helper.Cmd![2];
         script.Should().Contain("-exec rm -f {} +").And.Contain("-depth").And.Contain("-exec rmdir {} +").And.Contain("! -newer");
         script.Should().NotContain("-delete").And.NotContain("-mmin").And.NotContain("-empty").And.NotContain("-mindepth");
     }
