@@ -130,7 +130,11 @@ public sealed class TartSimulatorHome : IAsyncDisposable
             lines.Add($"{key}={value}");
 
             // A fault's counter restarts with each Configure, even with the same value.
-            File.Delete(SimPath("faults", key));
+            var counter = SimPath("faults", key);
+            if (File.Exists(counter))
+            {
+                File.Delete(counter);
+            }
 
             // Written whole and renamed, so a concurrent invocation reads either the old or the new file.
             var temporary = $"{path}.{System.Environment.ProcessId}.tmp";
