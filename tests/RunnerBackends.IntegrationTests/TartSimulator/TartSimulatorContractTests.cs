@@ -479,7 +479,7 @@ public sealed class TartSimulatorContractTests
     public async Task Runner_WithJitConfig_RunsAsRunnerListenerForJobThenExits()
     {
         await using var home = await CreateSut();
-        home.Configure("JOB_MS", "1500");
+        home.Configure("JOB_MS", "3000");
         home.Configure("RUNNER_EXIT", "3");
         await using var run = await StartReadyVmAsync(home, "vm1");
         await using var other = await StartReadyVmAsync(home, "vm2");
@@ -493,7 +493,7 @@ public sealed class TartSimulatorContractTests
         (await Tart(home, "exec", "vm1", "pgrep", "-f", "Runner.Listener")).ExitCode.Should().Be(0);
         (await Tart(home, "exec", "vm2", "pgrep", "-f", "Runner.Listener")).ExitCode.Should().Be(1);
         home.GuestFile("vm1", "/tmp/jitconfig.sha256")!.Trim().Should().Be(Sha256(jit));
-        await WaitUntilAsync(async () => (await Tart(home, "exec", "vm1", "pgrep", "-x", "Runner.Listener")).ExitCode == 1, TimeSpan.FromSeconds(10));
+        await WaitUntilAsync(async () => (await Tart(home, "exec", "vm1", "pgrep", "-x", "Runner.Listener")).ExitCode == 1);
         home.GuestFile("vm1", "/tmp/runner.log").Should().Contain("Listening for Jobs").And.NotContain(jit);
         (await Tart(home, "exec", "vm1", "sh", "-c", "cd /Users/admin/actions-runner; ACTIONS_RUNNER_INPUT_JITCONFIG=x ./run.sh >/dev/null"))
             .ExitCode.Should().Be(3, "the runner exits with RUNNER_EXIT");
@@ -822,7 +822,7 @@ public sealed class TartSimulatorContractTests
     private static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan? timeout = null)
     {
         var watch = Stopwatch.StartNew();
-        var limit = timeout ?? TimeSpan.FromSeconds(15);
+        var limit = timeout ?? TimeSpan.FromSeconds(30);
         while (!await condition())
         {
             if (watch.Elapsed > limit)

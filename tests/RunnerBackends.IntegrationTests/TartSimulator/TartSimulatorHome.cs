@@ -32,8 +32,14 @@ public sealed class TartSimulatorHome : IAsyncDisposable
         RunnerDirectory = runnerDirectory;
     }
 
-    /// <summary>The directory holding the simulator's scripts (copied next to the test assembly).</summary>
-    public static string SimulatorDirectory { get; } = Path.Combine(AppContext.BaseDirectory, "TartSimulator");
+    /// <summary>Names a directory holding the simulator's scripts, instead of the copy next to the test assembly.</summary>
+    public const string DirectoryVariable = "RUNNERBACKENDS_TART_SIMULATOR_DIR";
+
+    /// <summary>The directory holding the simulator's scripts (by default the copy next to the test assembly).</summary>
+    public static string SimulatorDirectory { get; } =
+        System.Environment.GetEnvironmentVariable(DirectoryVariable) is { Length: > 0 } directory
+            ? Path.GetFullPath(directory)
+            : Path.Combine(AppContext.BaseDirectory, "TartSimulator");
 
     /// <summary>Why the simulator cannot run on this machine, or <see langword="null"/> when it can.</summary>
     public static string? UnavailableReason => Unavailable.Value;
