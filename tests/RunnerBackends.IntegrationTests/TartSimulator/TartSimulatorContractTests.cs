@@ -19,8 +19,16 @@ public sealed class TartSimulatorContractTests
     {
         TartSimulatorHome.SkipIfUnavailable();
         var home = await TartSimulatorHome.CreateAsync(runnerDirectory: runnerDirectory, cancellationToken: Token);
-        home.Configure("BOOT_MS", "100");
-        return home;
+        try
+        {
+            home.Configure("BOOT_MS", "100");
+            return home;
+        }
+        catch
+        {
+            await home.DisposeAsync();
+            throw;
+        }
     }
 
     // --- clone and set ---------------------------------------------------------------------------------------------
@@ -728,19 +736,21 @@ public sealed class TartSimulatorContractTests
     public async Task Dispose_RunningVms_StoppedAndHomeDeleted()
     {
         var home = await CreateSut();
-        await Clone(home, "vm1");
-        var run = StartRun(home, "vm1");
-        await WaitForAgentAsync(home, "vm1");
+        await using var run = await StartReadyVmAsync(home, "vm1");
         var marker = $"tartsim-dispose-{Guid.NewGuid():N}";
-        (await Tart(home, "exec", "vm1", "sh", "-c", $"nohup bash -c 'exec -a {marker} sleep 300' >/dev/null 2>&1 &")).ShouldSucceed();
-        await WaitUntilAsync(() => HostProcessCount(marker) == 1);
-
-        await home.DisposeAsync();
+        try
+        {
+            (await Tart(home, "exec", "vm1", "sh", "-c", $"nohup bash -c 'exec -a {marker} sleep 300' >/dev/null 2>&1 &")).ShouldSucceed();
+            await WaitUntilAsync(() => HostProcessCount(marker) == 1);
+        }
+        finally
+        {
+            await home.DisposeAsync();
+        }
 
         (await run.ExitCodeAsync()).Should().Be(0);
         HostProcessCount(marker).Should().Be(0);
         Directory.Exists(home.TartHome).Should().BeFalse();
-        await run.DisposeAsync();
     }
 
     // --- helpers ------------------------------------------------------------------------------------------------------
