@@ -105,6 +105,33 @@ public sealed class TartSimulatorContractTests
     }
 
     [Fact]
+    public async Task Set_RandomMacAndLargerDisk_RewriteConfigAndDisk()
+    {
+        await using var home = await CreateSut();
+        await Clone(home, "vm1");
+        var before = Config(home, "vm1")["macAddress"]!.GetValue<string>();
+
+        (await Tart(home, "set", "vm1", "--random-mac", "--disk-size", "80")).ShouldSucceed();
+
+        Config(home, "vm1")["macAddress"]!.GetValue<string>().Should().NotBe(before).And.MatchRegex("^[0-9a-f]{2}(:[0-9a-f]{2}){5}$");
+        var info = JsonNode.Parse((await Tart(home, "get", "vm1", "--format", "json")).StandardOutput)!;
+        info["Disk"]!.GetValue<int>().Should().Be(80);
+    }
+
+    [Fact]
+    public async Task Clone_UncachedRegistryImage_PullsImplicitlyWithProgress()
+    {
+        await using var home = await CreateSut();
+
+        var result = await Tart(home, "clone", "ghcr.io/acme/runner:3.0", "vm1");
+
+        result.ShouldSucceed();
+        result.StandardOutput.Should().Contain("pulling");
+        home.Vms().Should().Contain("vm1");
+        (await Tart(home, "list", "--source", "oci", "-q")).StandardOutput.Should().Contain("ghcr.io/acme/runner:3.0");
+    }
+
+    [Fact]
     public async Task Set_BelowImageMinimum_FailsWithLessThanMinimalResourcesError()
     {
         await using var home = await CreateSut();
@@ -264,6 +291,20 @@ public sealed class TartSimulatorContractTests
         await WaitUntilAsync(() => HostProcessCount(marker) == 0);
         await WaitUntilAsync(() => !home.IsRunning("vm1"));
         File.Exists(Path.Combine(home.TartHome, "vms", "vm1", "control.sock")).Should().BeTrue();
+    }
+
+    [Fact]
+    public async Task Run_Sigterm_KillsVmAndLeavesControlSocket()
+    {
+        await using var home = await CreateSut();
+        await using var run = await StartReadyVmAsync(home, "vm1");
+
+        run.Signal("TERM");
+
+        (await run.ExitCodeAsync()).Should().NotBe(0, "SIGTERM kills tart run instead of stopping the VM");
+        home.IsRunning("vm1").Should().BeFalse();
+        File.Exists(Path.Combine(home.TartHome, "vms", "vm1", "control.sock")).Should().BeTrue();
+        (await Tart(home, "exec", "vm1", "true")).ExitCode.Should().Be(2);
     }
 
     [Fact]
@@ -573,6 +614,32 @@ public sealed class TartSimulatorContractTests
     }
 
     [Fact]
+    public async Task Delete_SeveralNames_StopsAtFirstError()
+    {
+        await using var home = await CreateSut();
+        await Clone(home, "a");
+        await Clone(home, "c");
+
+        var result = await Tart(home, "delete", "a", "missing", "c");
+
+        result.ExitCode.Should().Be(2);
+        home.Vms().Should().Equal("c", "runner-base");
+    }
+
+    [Fact]
+    public async Task Exec_ExecMs_AddedToEveryRoundTrip()
+    {
+        await using var home = await CreateSut();
+        await using var run = await StartReadyVmAsync(home, "vm1");
+        home.Configure("EXEC_MS", "400");
+
+        var watch = Stopwatch.StartNew();
+        (await Tart(home, "exec", "vm1", "true")).ShouldSucceed();
+
+        watch.Elapsed.Should().BeGreaterThanOrEqualTo(TimeSpan.FromMilliseconds(400));
+    }
+
+    [Fact]
     public async Task List_Json_LocalsSortedThenEachImageTwiceWithContractFields()
     {
         await using var home = await CreateSut();
@@ -876,6 +943,12 @@ public sealed class TartSimulatorContractTests
 
         public void Kill() => _process.Kill(entireProcessTree: false);
 
+        public void Signal(string signal)
+        {
+            using var kill = Process.Start("kill", [$"-{signal}", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
+            kill.WaitForExit();
+        }
+
         public async Task<int> ExitCodeAsync(TimeSpan? timeout = null) => (await ResultAsync(timeout)).ExitCode;
 
         public async Task<TartResult> ResultAsync(TimeSpan? timeout = null)
@@ -889,8 +962,7 @@ public sealed class TartSimulatorContractTests
         {
             if (!_process.HasExited)
             {
-                using var stop = Process.Start("kill", ["-INT", _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])!;
-                await stop.WaitForExitAsync();
+                Signal("INT");
                 using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(10));
                 try
                 {
