@@ -144,6 +144,21 @@ public sealed class TartSimulatorContractTests
     }
 
     [Fact]
+    public async Task Set_FailSetAlways_FailsAndLeavesConfigUnchanged()
+    {
+        await using var home = await CreateSut();
+        await Clone(home, "vm1");
+        home.Configure("FAIL_SET", "always");
+
+        var first = await Tart(home, "set", "vm1", "--cpu", "6");
+        var second = await Tart(home, "set", "vm1", "--cpu", "6");
+
+        first.ExitCode.Should().Be(1);
+        second.ExitCode.Should().Be(1);
+        Config(home, "vm1")["cpuCount"]!.GetValue<int>().Should().Be(4);
+    }
+
+    [Fact]
     public async Task Set_MissingVm_FailsWithExit2()
     {
         await using var home = await CreateSut();
@@ -431,6 +446,19 @@ public sealed class TartSimulatorContractTests
 
         first.ExitCode.Should().Be(1);
         second.ExitCode.Should().Be(0);
+    }
+
+    [Fact]
+    public async Task Exec_FailExecFiveWithTwentyConcurrent_ExactlyFiveFail()
+    {
+        await using var home = await CreateSut();
+        await using var run = await StartReadyVmAsync(home, "vm1");
+        home.Configure("FAIL_EXEC", "5");
+
+        var results = await Task.WhenAll(Enumerable.Range(0, 20).Select(_ => Tart(home, "exec", "vm1", "true")));
+
+        results.Count(result => result.ExitCode == 1).Should().Be(5, "the counter is decremented under a lock");
+        results.Count(result => result.ExitCode == 0).Should().Be(15);
     }
 
     [Fact]
