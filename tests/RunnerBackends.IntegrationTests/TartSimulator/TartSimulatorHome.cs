@@ -32,8 +32,14 @@ public sealed class TartSimulatorHome : IAsyncDisposable
         RunnerDirectory = runnerDirectory;
     }
 
-    /// <summary>The directory holding the simulator's scripts (copied next to the test assembly).</summary>
-    public static string SimulatorDirectory { get; } = Path.Combine(AppContext.BaseDirectory, "TartSimulator");
+    /// <summary>Names a directory holding the simulator's scripts, instead of the copy next to the test assembly.</summary>
+    public const string DirectoryVariable = "RUNNERBACKENDS_TART_SIMULATOR_DIR";
+
+    /// <summary>The directory holding the simulator's scripts (by default the copy next to the test assembly).</summary>
+    public static string SimulatorDirectory { get; } =
+        System.Environment.GetEnvironmentVariable(DirectoryVariable) is { Length: > 0 } directory
+            ? Path.GetFullPath(directory)
+            : Path.Combine(AppContext.BaseDirectory, "TartSimulator");
 
     /// <summary>Why the simulator cannot run on this machine, or <see langword="null"/> when it can.</summary>
     public static string? UnavailableReason => Unavailable.Value;
@@ -130,7 +136,11 @@ public sealed class TartSimulatorHome : IAsyncDisposable
             lines.Add($"{key}={value}");
 
             // A fault's counter restarts with each Configure, even with the same value.
-            File.Delete(SimPath("faults", key));
+            var counter = SimPath("faults", key);
+            if (File.Exists(counter))
+            {
+                File.Delete(counter);
+            }
 
             // Written whole and renamed, so a concurrent invocation reads either the old or the new file.
             var temporary = $"{path}.{System.Environment.ProcessId}.tmp";
