@@ -47,6 +47,9 @@ public sealed class TartBackend : IRunnerBackend
     private readonly ICommandRunner _commands;
     private readonly TimeProvider _time;
     private readonly VmSlots _slots;
+
+    // Cold starts beside a running warm pool may hold at most MaxRunners - PoolSize slots; the rest are the pool's.
+    private readonly SemaphoreSlim _coldSlots;
     private readonly BootClock _bootClock = new();
     private readonly ResiliencePipeline<bool> _readiness;
     private readonly ResiliencePipeline _refill;
@@ -89,6 +92,7 @@ public sealed class TartBackend : IRunnerBackend
         _time = timeProvider ?? TimeProvider.System;
         _commands = commandRunner ?? new ProcessCommandRunner(timeProvider: _time);
         _slots = new VmSlots(_options.MaxRunners);
+        _coldSlots = new SemaphoreSlim(_options.MaxRunners - _options.PoolSize);
         _vmsDirectory = Path.Combine(ResolveTartHome(_options.TartHome), "vms");
         _readiness = BuildReadinessPipeline();
         _refill = BuildRefillPipeline();
@@ -375,7 +379,7 @@ public sealed class TartBackend : IRunnerBackend
                 }
                 else
                 {
-                    vm = await BootAsync(VmNames.ForRunner(_options.VmNamePrefix, name), pooled: false, slot, token).ConfigureAwait(false);
+                    vm = await BootAsync(VmNames.ForRunner(_options.VmNamePrefix, name), pooled: false, slot, token, coldSlot: true).ConfigureAwait(false);
                 }
             }
             else
@@ -409,7 +413,11 @@ public sealed class TartBackend : IRunnerBackend
         }
     }
 
-    /// <summary>Takes a ready pooled VM, or a free slot for a cold start, whichever comes first; prefers the VM.</summary>
+    /// <summary>
+    /// Takes a ready pooled VM, or a slot for a cold start, whichever comes first (a VM when both). Cold starts next to
+    /// a running pool only use the slots the pool does not hold (MaxRunners - PoolSize), so with PoolSize = MaxRunners
+    /// every start waits for a pooled VM.
+    /// </summary>
     private async Task<(TartVm? Vm, int Slot)> TakePooledOrSlotAsync(CancellationToken cancellationToken)
     {
         while (true)
@@ -419,20 +427,9 @@ public sealed class TartBackend : IRunnerBackend
                 return (ready, -1);
             }
 
-            if (_slots.TryAcquire(out var free))
-            {
-                if (TryTakePooled() is { } raced)
-                {
-                    _slots.Release(free);
-                    return (raced, -1);
-                }
-
-                return (null, free);
-            }
-
             using var race = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var vmWait = _ready.Reader.WaitToReadAsync(race.Token).AsTask();
-            var slotWait = _slots.AcquireAsync(race.Token);
+            var slotWait = AcquireColdSlotAsync(race.Token);
             await Task.WhenAny(vmWait, slotWait).ConfigureAwait(false);
             await race.CancelAsync().ConfigureAwait(false);
             await Observe(vmWait).ConfigureAwait(false);
@@ -450,7 +447,7 @@ public sealed class TartBackend : IRunnerBackend
             {
                 if (TryTakePooled() is { } both)
                 {
-                    _slots.Release(acquired);
+                    ReleaseSlot(acquired, cold: true);
                     return (both, -1);
                 }
 
@@ -458,6 +455,29 @@ public sealed class TartBackend : IRunnerBackend
             }
 
             cancellationToken.ThrowIfCancellationRequested();
+        }
+    }
+
+    private async Task<int> AcquireColdSlotAsync(CancellationToken cancellationToken)
+    {
+        await _coldSlots.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            return await _slots.AcquireAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            _coldSlots.Release();
+            throw;
+        }
+    }
+
+    private void ReleaseSlot(int slot, bool cold)
+    {
+        _slots.Release(slot);
+        if (cold)
+        {
+            _coldSlots.Release();
         }
     }
 
@@ -487,14 +507,14 @@ public sealed class TartBackend : IRunnerBackend
     /// Clones, configures and boots a VM and waits until its guest agent answers. On any failure (cancellation included)
     /// the VM is removed and its slot released before the exception propagates.
     /// </summary>
-    private async Task<TartVm> BootAsync(string name, bool pooled, int? slot, CancellationToken cancellationToken)
+    private async Task<TartVm> BootAsync(string name, bool pooled, int? slot, CancellationToken cancellationToken, bool coldSlot = false)
     {
-        var vm = new TartVm(name, pooled, _slots.Release);
+        var vm = new TartVm(name, pooled, s => ReleaseSlot(s, coldSlot));
         if (!_vms.TryAdd(name, vm))
         {
             if (slot is { } taken)
             {
-                _slots.Release(taken);
+                ReleaseSlot(taken, coldSlot);
             }
 
             throw new RunnerBackendException($"A runner using Tart VM '{name}' is already running on this backend: runner names must be unique.");
@@ -514,7 +534,7 @@ public sealed class TartBackend : IRunnerBackend
             _vms.TryRemove(name, out _);
             if (slot is { } taken)
             {
-                _slots.Release(taken);
+                ReleaseSlot(taken, coldSlot);
             }
 
             throw;
@@ -1033,6 +1053,15 @@ public sealed class TartBackend : IRunnerBackend
 
                 var elapsed = _time.GetElapsedTime(state.Vm.RunStartedTimestamp);
                 return new ValueTask<TimeSpan?>(_bootClock.NextDelay(elapsed, _options.ProbeMaxDelay, _options.ProbeInitialDelay));
+            },
+            OnRetry = args =>
+            {
+                if (args.Context.Properties.TryGetValue(ProbeKey, out var state))
+                {
+                    Log.ProbeRetrying(_logger, state.Vm.Name, (long)args.RetryDelay.TotalMilliseconds, args.AttemptNumber + 1);
+                }
+
+                return default;
             },
         };
         if (_options.Randomizer is { } randomizer)

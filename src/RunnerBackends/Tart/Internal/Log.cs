@@ -80,6 +80,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 3024, Level = LogLevel.Debug, Message = "Not removing {Vm}: this backend did not create it and its name lacks the prefix {Prefix}")]
     public static partial void RemoveIgnored(ILogger logger, string vm, string prefix);
 
+    [LoggerMessage(EventId = 3026, Level = LogLevel.Debug, Message = "VM {Vm}: next readiness probe in {DelayMs} ms (retry {Retry})")]
+    public static partial void ProbeRetrying(ILogger logger, string vm, long delayMs, int retry);
+
     [LoggerMessage(EventId = 3025, Level = LogLevel.Warning, Message = "Warm pool loop ended unexpectedly")]
     public static partial void PoolLoopFailed(ILogger logger, Exception exception);
 }
