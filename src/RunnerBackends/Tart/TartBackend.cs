@@ -43,6 +43,9 @@ public sealed class TartBackend : IRunnerBackend
     private static readonly TimeSpan InjectionSlack = TimeSpan.FromSeconds(15);
 
     private readonly TartBackendOptions _options;
+
+    // Probe spacing inside the window where the learned boot time says the agent is about to answer.
+    private TimeSpan DenseProbeInterval => _options.ProbeInitialDelay / 2;
     private readonly ILogger _logger;
     private readonly ICommandRunner _commands;
     private readonly TimeProvider _time;
@@ -1052,7 +1055,7 @@ public sealed class TartBackend : IRunnerBackend
                 }
 
                 var elapsed = _time.GetElapsedTime(state.Vm.RunStartedTimestamp);
-                return new ValueTask<TimeSpan?>(_bootClock.NextDelay(elapsed, _options.ProbeMaxDelay, _options.ProbeInitialDelay));
+                return new ValueTask<TimeSpan?>(_bootClock.NextDelay(elapsed, _options.ProbeMaxDelay, DenseProbeInterval));
             },
             OnRetry = args =>
             {

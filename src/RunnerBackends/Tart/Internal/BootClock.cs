@@ -9,8 +9,8 @@ namespace RunnerBackends.Tart.Internal;
 internal sealed class BootClock
 {
     // The dense window starts this long before the expected ready time and ends this long after it.
-    private static readonly TimeSpan Lead = TimeSpan.FromMilliseconds(300);
-    private static readonly TimeSpan Trail = TimeSpan.FromMilliseconds(700);
+    private static readonly TimeSpan Lead = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan Trail = TimeSpan.FromMilliseconds(600);
 
     private readonly Lock _lock = new();
     private TimeSpan? _expected;

@@ -36,7 +36,9 @@ internal static class GuestScripts
         ACTIONS_RUNNER_INPUT_JITCONFIG=$jit nohup sh -c 'cd "$1" && "$1/run.sh"; echo $? > "$2/exit.tmp"; mv "$2/exit.tmp" "$2/exit"' runner "$dir" "$state" </dev/null >"$state/runner.log" 2>&1 &
         echo $! > "$state/pid"
         jit=
-        deadline=$(( $(date +%s) + budget ))
+        # Polls fast at first (the runner usually comes up within a second), then every 100 ms, without a fork for the clock.
+        i=0
+        left=$(( budget * 10 ))
         while :; do
           if [ -f "$state/exit" ]; then
             code=$(cat "$state/exit")
@@ -48,12 +50,18 @@ internal static class GuestScripts
           if pgrep -x Runner.Listener >/dev/null 2>&1; then
             exit 0
           fi
-          if [ "$(date +%s)" -ge "$deadline" ]; then
+          if [ "$left" -le 0 ]; then
             echo "Runner.Listener did not start within ${budget}s. Last lines of $state/runner.log:" >&2
             tail -n 20 "$state/runner.log" >&2
             exit 5
           fi
-          sleep 0.05
+          if [ "$i" -lt 25 ]; then
+            i=$((i + 1))
+            sleep 0.02
+          else
+            left=$((left - 1))
+            sleep 0.1
+          fi
         done
         """;
 

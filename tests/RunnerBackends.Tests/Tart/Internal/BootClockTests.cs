@@ -29,7 +29,7 @@ public class BootClockTests
         var sut = new BootClock();
         sut.Observe(TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(3));
 
-        sut.NextDelay(TimeSpan.FromSeconds(2.2), Backoff, Dense).Should().Be(TimeSpan.FromSeconds(0.5));
+        sut.NextDelay(TimeSpan.FromSeconds(2.2), Backoff, Dense).Should().Be(TimeSpan.FromSeconds(0.55));
     }
 
     [Fact]
