@@ -547,6 +547,7 @@ public sealed class TartBackend : IRunnerBackend
         {
             vm.AssignSlot(slot ?? await _slots.AcquireAsync(cancellationToken).ConfigureAwait(false));
             Log.Cloning(_logger, _options.BaseImage, name, vm.Slot);
+            vm.MayExistOnDisk = true;
             await TartAsync(["clone", _options.BaseImage, name], cancellationToken).ConfigureAwait(false);
             if (_options.Cpu > 0 || _options.MemoryMB > 0)
             {
@@ -573,8 +574,14 @@ public sealed class TartBackend : IRunnerBackend
             await WaitUntilReadyAsync(vm, cancellationToken).ConfigureAwait(false);
             return vm;
         }
-        catch
+        catch (Exception ex)
         {
+            if (ex.InnerException is CommandNotFoundException && !vm.RunStarted)
+            {
+                // tart could not even be started: nothing exists to remove.
+                vm.MayExistOnDisk = false;
+            }
+
             await RemoveQuietlyAsync(vm).ConfigureAwait(false);
             throw;
         }
@@ -802,7 +809,10 @@ public sealed class TartBackend : IRunnerBackend
 
         try
         {
-            await TartAsync(["delete", vm.Name], token).ConfigureAwait(false);
+            if (vm.MayExistOnDisk || vm.RunStarted)
+            {
+                await TartAsync(["delete", vm.Name], token).ConfigureAwait(false);
+            }
         }
         catch (CommandFailedException ex) when (TartCli.IsGoneOrStopped(ex) && !ex.StandardError.Contains("is running", StringComparison.Ordinal))
         {

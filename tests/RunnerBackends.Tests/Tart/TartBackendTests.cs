@@ -620,6 +620,22 @@ public sealed class TartBackendTests : IDisposable
     }
 
     [Fact]
+    public async Task StartRunnerAsync_TartMissing_ErrorNamesTartPathAndNothingIsLeftToClean()
+    {
+        _tart.Mock.Reset();
+        _tart.Mock.Setup(r => r.RunAsync(It.IsAny<CommandRequest>(), It.IsAny<CancellationToken>()))
+            .Callback((CommandRequest request, CancellationToken _) => _tart.Calls.Enqueue(request))
+            .ThrowsAsync(new CommandNotFoundException("/opt/no/tart", new System.ComponentModel.Win32Exception(2)));
+        await using var sut = CreateSut(o => o.TartPath = "/opt/no/tart");
+
+        var act = () => sut.StartRunnerAsync("runner-1", Jit, Ct);
+
+        (await act.Should().ThrowAsync<RunnerBackendException>()).Which.Message.Should().Contain("TartPath").And.Contain("/opt/no/tart");
+        _tart.Calls.Select(c => c.Arguments[0]).Should().Equal("clone");
+        sut.SlotsInUse.Should().Be(0);
+    }
+
+    [Fact]
     public async Task StartPool_BootsPoolSizeVmsAndWarmStartUsesOneExec()
     {
         await using var sut = CreateSut(o => o.PoolSize = 2);

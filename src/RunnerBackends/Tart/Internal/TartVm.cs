@@ -33,6 +33,9 @@ internal sealed class TartVm
 
     public bool RunStarted { get; set; }
 
+    /// <summary>Whether <c>tart clone</c> may have created the VM on disk (so removal must delete it).</summary>
+    public bool MayExistOnDisk { get; set; }
+
     /// <summary>What <c>tart run</c> wrote to standard error when it failed.</summary>
     public string? RunError { get; set; }
 
