@@ -40,7 +40,7 @@ run_tests() { # name, then dotnet test arguments
   local log=$logdir/$name.log
   echo "== $name"
   set +e
-  dotnet test "$@" -c "$config" --blame-hang-timeout 10m --logger "trx;LogFilePrefix=$name" \
+  dotnet test "$@" -c "$config" --blame-hang-timeout 5m --blame-hang-dump-type none --logger "trx;LogFilePrefix=$name" \
     --logger "console;verbosity=normal" --results-directory "$logdir/$name" >"$log" 2>&1
   local rc=$?
   set -e
