@@ -29,4 +29,10 @@ public sealed class FakeGitHubOptions
     /// ephemeral runner deregisters itself after its one job.
     /// </summary>
     public TimeSpan JobDuration { get; set; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>
+    /// Makes the <c>encoded_jit_config</c> of a registration (null: a base64 JSON map of runner files with a random
+    /// credential, shaped like GitHub's). Tests use it to steer a fake runner image; keep a random part, it is a secret.
+    /// </summary>
+    public Func<FakeRunner, string>? JitConfigFactory { get; set; }
 }

@@ -366,7 +366,7 @@ public sealed class FakeGitHubServer : IAsyncDisposable
         var runner = new RunnerState(++_nextId, name!, scope, group.Value, labels!, _time.GetUtcNow());
         _runners.Add(runner.Id, runner);
         _maxRegistered = Math.Max(_maxRegistered, _runners.Count);
-        var jitConfig = EncodeJitConfig(runner);
+        var jitConfig = _options.JitConfigFactory?.Invoke(runner.ToRecord()) ?? EncodeJitConfig(runner);
         _issuedJitConfigs.Add(jitConfig);
         return (HttpStatusCode.Created, new JsonObject
         {

@@ -30,7 +30,7 @@ internal sealed class KeeperHarness : IAsyncDisposable
     public FakeLogCollector Logs => Host.Services.GetFakeLogCollector();
 
     public static async Task<KeeperHarness> CreateAsync(
-        Action<IServiceCollection, IConfiguration> addBackend,
+        Action<IServiceCollection, IConfiguration>? addBackend,
         IDictionary<string, string?>? settings = null,
         Action<FakeGitHubOptions>? configureGitHub = null,
         string[]? args = null)

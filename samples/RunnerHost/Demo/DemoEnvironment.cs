@@ -39,12 +39,14 @@ public sealed class DemoEnvironment : IAsyncDisposable
     {
         var commandLine = new ConfigurationBuilder().AddCommandLine(args, RunnerHostApp.SwitchMappings.ToDictionary(StringComparer.Ordinal)).Build();
         var backend = commandLine["Keeper:Backend"] ?? "docker";
-        var job = TimeSpan.FromSeconds(backend == "tart" ? 6 : 5);
+        // The test image's runner "runs a job" for 3 s after it starts, the simulator's for JOB_MS: the fake's job
+        // starts a second after registration and ends about when the runner exits.
+        var job = TimeSpan.FromSeconds(backend == "tart" ? 5 : 2);
         var github = await FakeGitHubServer.StartAsync(new FakeGitHubOptions
         {
             Token = "demo-" + Guid.NewGuid().ToString("N"),
             JobPickupDelay = TimeSpan.FromSeconds(1),
-            JobInterval = TimeSpan.FromSeconds(2),
+            JobInterval = TimeSpan.FromSeconds(0.5),
             JobDuration = job,
         });
         var settings = new Dictionary<string, string?>
@@ -71,7 +73,7 @@ public sealed class DemoEnvironment : IAsyncDisposable
             tartHome = Directory.CreateTempSubdirectory("runnerhost-demo-tart-").FullName;
             Directory.CreateDirectory(Path.Combine(tartHome, "sim"));
             // The simulated VMs boot in 1.5 s and their runner "runs a job" for as long as the fake's job lasts.
-            await File.WriteAllTextAsync(Path.Combine(tartHome, "sim", "config"), $"BOOT_MS=1500\nJOB_MS={(int)job.TotalMilliseconds}\n");
+            await File.WriteAllTextAsync(Path.Combine(tartHome, "sim", "config"), $"BOOT_MS=1500\nJOB_MS={(int)job.TotalMilliseconds + 1000}\n");
             await RunAsync(simulator, tartHome, "sim-create-image", "demo-base");
             settings["Keeper:Max"] = "2";
             settings["Tart:TartPath"] = simulator;
@@ -89,7 +91,7 @@ public sealed class DemoEnvironment : IAsyncDisposable
             settings["Docker:Owner"] = "runnerhost-demo";
         }
 
-        Console.WriteLine($"demo: fake GitHub at {github.ApiUrl} (organisation demo-org); backend {backend}; jobs arrive every 2 s and last {job.TotalSeconds:0} s");
+        Console.WriteLine($"demo: fake GitHub at {github.ApiUrl} (organisation demo-org), backend {backend}; each runner gets a simulated job a second after it registers");
         return new DemoEnvironment(github, tartHome, settings);
     }
 
