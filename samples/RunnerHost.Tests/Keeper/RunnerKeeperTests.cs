@@ -1,7 +1,9 @@
 using System.Net;
 using FakeGitHub;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 using RunnerBackends;
+using RunnerHost.Keeper;
 using RunnerHost.Tests.Support;
 
 namespace RunnerHost.Tests.Keeper;
@@ -209,6 +211,48 @@ public sealed class RunnerKeeperTests
         await KeeperHarness.WaitUntilAsync(() => sut.GitHub.Runners.All(r => r.Id != leftover), Timeout, "the leftover is deleted");
 
         sut.GitHub.Runners.Should().ContainSingle().Which.Id.Should().Be(foreign);
+    }
+
+    [Fact]
+    public async Task Start_OrphanCleanupFailsTwice_BacksOffThenKeepsRunners()
+    {
+        var backend = new FakeRunnerBackend();
+        var attempts = 0;
+        var hooks = new BackendHooks(
+            _ => ++attempts <= 2 ? throw new RunnerBackendException("engine unreachable") : Task.FromResult<IReadOnlyList<string>>(["old-1"]),
+            _ => Task.CompletedTask);
+        await using var sut = await KeeperHarness.CreateAsync(
+            (services, _) => services.AddSingleton<IRunnerBackend>(backend).AddSingleton(hooks),
+            new Dictionary<string, string?> { ["Keeper:StartBackoff"] = "00:00:00.200", ["Keeper:MaxStartBackoff"] = "00:00:01" });
+
+        await sut.StartAsync();
+        await KeeperHarness.WaitUntilAsync(() => sut.Keeper.Status().Idle == 1, Timeout, "a runner is idle after the engine came up");
+
+        attempts.Should().Be(3);
+        sut.AllLogText().Should().Contain("preparing the backend failed: engine unreachable").And.Contain("removed 1 leftover");
+    }
+
+    [Fact]
+    public async Task Start_BadToken_StopsTheHostWithExitCodeOne()
+    {
+        var backend = new FakeRunnerBackend();
+        await using var sut = await CreateSut(backend, new() { ["GitHub:Token"] = "wrong-token" });
+        var stopped = new TaskCompletionSource();
+        sut.Host.Services.GetRequiredService<Microsoft.Extensions.Hosting.IHostApplicationLifetime>().ApplicationStopping.Register(() => stopped.TrySetResult());
+
+        try
+        {
+            await sut.StartAsync();
+            await stopped.Task.WaitAsync(Timeout, TestContext.Current.CancellationToken);
+
+            Environment.ExitCode.Should().Be(1);
+            sut.AllLogText().Should().Contain("GitHub answered 401").And.NotContain("wrong-token");
+            backend.StartAttempts.Should().Be(0);
+        }
+        finally
+        {
+            Environment.ExitCode = 0;
+        }
     }
 
     [Fact]

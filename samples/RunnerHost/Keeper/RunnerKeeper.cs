@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
@@ -154,7 +153,7 @@ public sealed partial class RunnerKeeper : BackgroundService
                 _runForTimer = _time.CreateTimer(_ => _lifetime.StopApplication(), null, runFor, Timeout.InfiniteTimeSpan);
             }
 
-            await PrepareAsync(stoppingToken);
+            await PrepareWithBackoffAsync(stoppingToken);
             var nextPoll = _time.GetUtcNow();
             var nextStatus = nextPoll;
             while (!stoppingToken.IsCancellationRequested)
@@ -186,6 +185,31 @@ public sealed partial class RunnerKeeper : BackgroundService
             LogFatal(_logger, e.Message);
             Environment.ExitCode = 1;
             _lifetime.StopApplication();
+        }
+    }
+
+    private async Task PrepareWithBackoffAsync(CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            try
+            {
+                await PrepareAsync(cancellationToken);
+                RecordSuccess();
+                return;
+            }
+            catch (GitHubApiException e) when (e.Status is System.Net.HttpStatusCode.Unauthorized or System.Net.HttpStatusCode.Forbidden or System.Net.HttpStatusCode.NotFound)
+            {
+                // Wrong token, permission or owner: waiting does not help.
+                throw;
+            }
+            catch (Exception e) when (!cancellationToken.IsCancellationRequested && e is not ArgumentException)
+            {
+                // The engine or GitHub may come up later (a host started at boot): back off instead of exiting.
+                var delay = RecordFailure();
+                LogPrepareFailed(_logger, e.Message, delay);
+                await Task.Delay(delay, _time, cancellationToken);
+            }
         }
     }
 
@@ -570,6 +594,9 @@ public sealed partial class RunnerKeeper : BackgroundService
 
     [LoggerMessage(EventId = 4118, Level = LogLevel.Warning, Message = "backend shutdown did not finish: {Error}; leftovers are removed at the next start")]
     private static partial void LogShutdownIncomplete(ILogger logger, string error);
+
+    [LoggerMessage(EventId = 4120, Level = LogLevel.Warning, Message = "preparing the backend failed: {Error}; retrying in {Delay}")]
+    private static partial void LogPrepareFailed(ILogger logger, string error, TimeSpan delay);
 
     [LoggerMessage(EventId = 4119, Level = LogLevel.Critical, Message = "the keeper cannot run: {Error}")]
     private static partial void LogFatal(ILogger logger, string error);
