@@ -11,7 +11,7 @@ added=$(grep -oE "RS0016: Symbol '.*' is not part of the declared public API" "$
 removed=$(grep -oE "RS0017: Symbol '.*' is part of the declared API, but is either not public or could not be found" "$log" | sed -E "s/^RS0017: Symbol '(.*)' is part of the declared API.*/\1/" | sort -u || true)
 {
   echo '#nullable enable'
-  { grep -v '^#nullable' "$file" || true; [ -n "$added" ] && printf '%s\n' "$added"; } |
+  { grep -v '^#nullable' "$file" || true; if [ -n "$added" ]; then printf '%s\n' "$added"; fi; } |
     grep -vxF -f <(printf '%s\n' "${removed:-__none__}") | sed '/^$/d' | LC_ALL=C sort -u
 } >"$file.new"
 mv "$file.new" "$file"
