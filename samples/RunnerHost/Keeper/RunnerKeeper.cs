@@ -263,7 +263,8 @@ public sealed partial class RunnerKeeper : BackgroundService
             {
                 if (runner.GitHubId is { } id && byId.TryGetValue(id, out var seen))
                 {
-                    if (seen.Busy && !runner.RanJob && runner.Phase == Phase.Running)
+                    // A cold start may still be finishing when GitHub already hands the runner a job.
+                    if (seen.Busy && !runner.RanJob)
                     {
                         pickedUp.Add(runner);
                     }
