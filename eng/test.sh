@@ -31,7 +31,8 @@ count() { # sums the counters of the TRX files of one run
     counters=$(grep -oE '<Counters [^>]*>' "$trx" | head -n 1)
     attr() { printf '%s' "$counters" | grep -oE " $1=\"[0-9]+\"" | grep -oE '[0-9]+' || echo 0; }
     passed=$((passed + $(attr passed))); failed=$((failed + $(attr failed) + $(attr error) + $(attr timeout) + $(attr aborted)))
-    skipped=$((skipped + $(attr notExecuted)))
+    # Skipped tests are counted in total but not in executed (notExecuted stays 0 for them).
+    skipped=$((skipped + $(attr total) - $(attr executed)))
   done
 }
 
@@ -46,11 +47,14 @@ run_tests() { # name, then dotnet test arguments
   set -e
   # Failures and skips with their reasons, then the run's summary.
   grep -E '^\s+(Failed|Skipped) |^\s+(Error Message|Stack Trace):|^\s{5,}\S|^(Passed|Failed)!|Total tests|^\s+(Passed|Failed|Skipped): |error [A-Z]+[0-9]+|Test Run' "$log" | grep -vE '^\s+Passed ' | head -n 400 || true
+  local failed_before=$failed
+  count "$logdir/$name"
   if [ "$rc" -ne 0 ] || ! ls "$logdir/$name"/*.trx >/dev/null 2>&1; then
     echo "$name: dotnet test exited with $rc"
     status=1
+    # A crashed or aborted run (or a build error) counts as a failure even when no test reported one.
+    [ "$failed" -gt "$failed_before" ] || failed=$((failed + 1))
   fi
-  count "$logdir/$name"
 }
 
 echo "== build"
