@@ -200,6 +200,29 @@ public sealed class TartBackendTests : IDisposable
     }
 
     [Fact]
+    public async Task StartRunnerAsync_SystemLimitOnce_RunRetriedAndStartSucceeds()
+    {
+        _tart.RunFailure = "The number of VMs exceeds the system limit (other running VMs: a, b)";
+        _tart.Probe = (r, _) =>
+        {
+            if (_tart.RunFailure is null)
+            {
+                return Task.FromResult(FakeTart.Ok());
+            }
+
+            _tart.RunFailure = null;
+            return FakeTart.Fail(r, 1, "Failed to connect to the VM using its control socket");
+        };
+        await using var sut = CreateSut();
+
+        var id = await sut.StartRunnerAsync("runner-1", Jit, Ct);
+
+        id.Should().Be("rbt-runner-1");
+        _tart.Named("run").Should().HaveCount(2);
+        _tart.Named("clone").Should().HaveCount(1);
+    }
+
+    [Fact]
     public async Task StartRunnerAsync_AgentNeverReady_NotReadyAfterReadinessTimeoutWithAdvice()
     {
         var time = new FakeTimeProvider();
