@@ -778,8 +778,8 @@ public sealed class TartBackendTests : IDisposable
         await sut.StartRunnerAsync("runner-1", Jit, Ct);
         await WaitUntil(() => _tart.RunningVms().Count == 2);
 
-        await sut.ShutdownAsync(Ct);
-        await sut.ShutdownAsync(Ct);
+        await sut.ShutdownAsync(Ct).WaitAsync(TimeSpan.FromSeconds(60), Ct);
+        await sut.ShutdownAsync(Ct).WaitAsync(TimeSpan.FromSeconds(60), Ct);
         await sut.DisposeAsync();
 
         _tart.ExistingVms().Should().BeEmpty();
@@ -802,7 +802,7 @@ public sealed class TartBackendTests : IDisposable
         var start = sut.StartRunnerAsync("runner-1", Jit, Ct);
         await probing.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
 
-        await sut.ShutdownAsync(Ct);
+        await sut.ShutdownAsync(Ct).WaitAsync(TimeSpan.FromSeconds(60), Ct);
 
         await FluentActions.Awaiting(() => start).Should().ThrowAsync<RunnerBackendException>().WithMessage("*shut down*");
         _tart.ExistingVms().Should().BeEmpty();
@@ -847,6 +847,10 @@ public sealed class TartBackendTests : IDisposable
             await Task.Delay(1, Ct);
             time.Advance(step);
         }
+
+        // Let the last continuations run, then fail rather than hang on a task fake time no longer drives.
+        await Task.WhenAny(task, Task.Delay(TimeSpan.FromSeconds(30), Ct));
+        task.IsCompleted.Should().BeTrue($"the operation should end within {maxSteps} steps of {step}");
     }
 
     private static async Task WaitUntil(Func<bool> condition)
