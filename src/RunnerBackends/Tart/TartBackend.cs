@@ -39,6 +39,9 @@ public sealed class TartBackend : IRunnerBackend
 {
     private static readonly ResiliencePropertyKey<ProbeState> ProbeKey = new("runnerbackends.tart.probe");
 
+    // How often `tart run` is tried when it fails with Apple's VM limit.
+    private const int SystemLimitRetries = 3;
+
     // Slack over RunnerStartTimeout for the one exec that starts the runner: the guest enforces the budget itself.
     private static readonly TimeSpan InjectionSlack = TimeSpan.FromSeconds(15);
 
@@ -350,6 +353,9 @@ public sealed class TartBackend : IRunnerBackend
             : Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".tart");
     }
 
+    private static bool IsSystemLimit(string? runError) =>
+        runError is not null && runError.Contains("exceeds the system limit", StringComparison.OrdinalIgnoreCase);
+
     private static async Task Observe(Task task)
     {
         try
@@ -570,9 +576,22 @@ public sealed class TartBackend : IRunnerBackend
                 await WriteMacAddressAsync(vm, cancellationToken).ConfigureAwait(false);
             }
 
-            StartRun(vm);
-            await WaitUntilReadyAsync(vm, cancellationToken).ConfigureAwait(false);
-            return vm;
+            for (var attempt = 1; ; attempt++)
+            {
+                StartRun(vm);
+                try
+                {
+                    await WaitUntilReadyAsync(vm, cancellationToken).ConfigureAwait(false);
+                    return vm;
+                }
+                catch (RunnerNotReadyException) when (attempt < SystemLimitRetries && vm.RunExited.IsCompleted && IsSystemLimit(vm.RunError))
+                {
+                    // Apple's limit can still count VMs that stopped a moment ago: this backend counts its own VMs,
+                    // so the limit is transient here (or held by VMs of others, which the last attempt reports).
+                    Log.SystemLimitRetry(_logger, vm.Name, attempt);
+                    await Task.Delay(TimeSpan.FromMilliseconds(500 * attempt), _time, cancellationToken).ConfigureAwait(false);
+                }
+            }
         }
         catch (Exception ex)
         {
@@ -608,6 +627,7 @@ public sealed class TartBackend : IRunnerBackend
     /// <summary>Starts <c>tart run</c> as a long-lived child whose completion (any exit) means the VM stopped.</summary>
     private void StartRun(TartVm vm)
     {
+        vm.RunError = null;
         vm.RunStartedTimestamp = _time.GetTimestamp();
         vm.RunStarted = true;
         vm.RunExited = RunAsync(vm);

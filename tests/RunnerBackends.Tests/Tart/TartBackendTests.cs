@@ -200,6 +200,29 @@ public sealed class TartBackendTests : IDisposable
     }
 
     [Fact]
+    public async Task StartRunnerAsync_SystemLimitOnce_RunRetriedAndStartSucceeds()
+    {
+        _tart.RunFailure = "The number of VMs exceeds the system limit (other running VMs: a, b)";
+        _tart.Probe = (r, _) =>
+        {
+            if (_tart.RunFailure is null)
+            {
+                return Task.FromResult(FakeTart.Ok());
+            }
+
+            _tart.RunFailure = null;
+            return FakeTart.Fail(r, 1, "Failed to connect to the VM using its control socket");
+        };
+        await using var sut = CreateSut();
+
+        var id = await sut.StartRunnerAsync("runner-1", Jit, Ct);
+
+        id.Should().Be("rbt-runner-1");
+        _tart.Named("run").Should().HaveCount(2);
+        _tart.Named("clone").Should().HaveCount(1);
+    }
+
+    [Fact]
     public async Task StartRunnerAsync_AgentNeverReady_NotReadyAfterReadinessTimeoutWithAdvice()
     {
         var time = new FakeTimeProvider();
@@ -755,8 +778,8 @@ public sealed class TartBackendTests : IDisposable
         await sut.StartRunnerAsync("runner-1", Jit, Ct);
         await WaitUntil(() => _tart.RunningVms().Count == 2);
 
-        await sut.ShutdownAsync(Ct);
-        await sut.ShutdownAsync(Ct);
+        await sut.ShutdownAsync(Ct).WaitAsync(TimeSpan.FromSeconds(60), Ct);
+        await sut.ShutdownAsync(Ct).WaitAsync(TimeSpan.FromSeconds(60), Ct);
         await sut.DisposeAsync();
 
         _tart.ExistingVms().Should().BeEmpty();
@@ -779,7 +802,7 @@ public sealed class TartBackendTests : IDisposable
         var start = sut.StartRunnerAsync("runner-1", Jit, Ct);
         await probing.Task.WaitAsync(TimeSpan.FromSeconds(10), Ct);
 
-        await sut.ShutdownAsync(Ct);
+        await sut.ShutdownAsync(Ct).WaitAsync(TimeSpan.FromSeconds(60), Ct);
 
         await FluentActions.Awaiting(() => start).Should().ThrowAsync<RunnerBackendException>().WithMessage("*shut down*");
         _tart.ExistingVms().Should().BeEmpty();
@@ -824,6 +847,10 @@ public sealed class TartBackendTests : IDisposable
             await Task.Delay(1, Ct);
             time.Advance(step);
         }
+
+        // Let the last continuations run, then fail rather than hang on a task fake time no longer drives.
+        await Task.WhenAny(task, Task.Delay(TimeSpan.FromSeconds(30), Ct));
+        task.IsCompleted.Should().BeTrue($"the operation should end within {maxSteps} steps of {step}");
     }
 
     private static async Task WaitUntil(Func<bool> condition)

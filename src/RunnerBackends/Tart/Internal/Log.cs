@@ -83,6 +83,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 3026, Level = LogLevel.Debug, Message = "VM {Vm}: next readiness probe in {DelayMs} ms (retry {Retry})")]
     public static partial void ProbeRetrying(ILogger logger, string vm, long delayMs, int retry);
 
+    [LoggerMessage(EventId = 3027, Level = LogLevel.Warning, Message = "tart run {Vm} hit Apple's limit of running VMs (attempt {Attempt}); retrying")]
+    public static partial void SystemLimitRetry(ILogger logger, string vm, int attempt);
+
     [LoggerMessage(EventId = 3025, Level = LogLevel.Warning, Message = "Warm pool loop ended unexpectedly")]
     public static partial void PoolLoopFailed(ILogger logger, Exception exception);
 }
