@@ -46,7 +46,11 @@ run_tests() { # name, then dotnet test arguments
   local rc=$?
   set -e
   # Failures and skips with their reasons, then the run's summary.
-  grep -E '^\s+(Failed|Skipped) |^\s+(Error Message|Stack Trace):|^\s{5,}\S|^(Passed|Failed)!|Total tests|^\s+(Passed|Failed|Skipped): |error [A-Z]+[0-9]+|Test Run' "$log" | grep -vE '^\s+Passed ' | head -n 400 || true
+  grep -E '^\s+Failed |^\s+(Error Message|Stack Trace):|^\s{5,}\S|^(Passed|Failed)!|Total tests|^\s+(Passed|Failed|Skipped): |error [A-Z]+[0-9]+|Test Run' "$log" | grep -vE '^\s+Passed ' | head -n 400 || true
+  # Skipped tests with their reasons (the TRX keeps the reason as the result's message).
+  awk '/outcome="NotExecuted"/ { match($0, /testName="[^"]*"/); name = substr($0, RSTART + 10, RLENGTH - 11); want = 1; next }
+       want && /<Message>/ { sub(/.*<Message>/, ""); sub(/<\/Message>.*/, ""); print "  skipped " name ": " $0; want = 0 }' \
+    "$logdir/$name"/*.trx 2>/dev/null || true
   local failed_before=$failed
   count "$logdir/$name"
   if [ "$rc" -ne 0 ] || ! ls "$logdir/$name"/*.trx >/dev/null 2>&1; then

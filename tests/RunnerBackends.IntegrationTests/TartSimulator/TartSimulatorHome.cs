@@ -18,7 +18,7 @@ public sealed class TartSimulatorHome : IAsyncDisposable
     /// <summary>Set to 1 (as CI does) to turn "the simulator cannot run here" into a failure instead of a skip.</summary>
     public const string RequireVariable = "RUNNERBACKENDS_REQUIRE_TART_SIMULATOR";
 
-    private static readonly string[] Scripts = ["tart", "guest-init", "image/run.sh", "image/bin/Runner.Listener"];
+    private static readonly string[] Scripts = ["tart", "guest-init", "image/run.sh", "image/Runner.Listener"];
     private static readonly string[] RequiredTools = ["bash", "jq", "flock", "unshare", "nsenter", "setpriv", "pgrep", "sha256sum"];
     private static readonly Lazy<string?> Unavailable = new(ProbeAvailability);
 
