@@ -7,6 +7,8 @@ using RunnerBackends.Tart;
 
 namespace RunnerBackends.Tests.Tart;
 
+// These tests drive FakeTimeProvider from real-time steps; they run alone, so other classes cannot starve them.
+[Collection(TartBackendTestsCollection.Name)]
 public sealed class TartBackendTests : IDisposable
 {
     private const string Jit = "SECRET-JIT-eyJhbGciOi-0123456789";
@@ -301,44 +303,6 @@ public sealed class TartBackendTests : IDisposable
         _tart.Probes.Count().Should().BeInRange(20, 40);
         var detected = time.GetUtcNow() - readyAt;
         detected.Should().BeLessThan(TimeSpan.FromSeconds(1.1));
-    }
-
-    [Fact]
-    public async Task StartRunnerAsync_SecondBoot_ProbesDenselyAroundTheLearnedBootTime()
-    {
-        var time = new FakeTimeProvider();
-        var bootTime = TimeSpan.FromSeconds(6);
-        var runStarts = new Dictionary<string, DateTimeOffset>();
-        _tart.Probe = (r, _) => time.GetUtcNow() - runStarts[r.Arguments[1]] < bootTime ? FakeTart.Fail(r, 1, "not yet") : Task.FromResult(FakeTart.Ok());
-        _tart.Set = (_, _) => Task.FromResult(FakeTart.Ok());
-        await using var sut = CreateSut(
-            o =>
-            {
-                o.ProbeInitialDelay = TimeSpan.FromMilliseconds(150);
-                o.ProbeMaxDelay = TimeSpan.FromSeconds(1);
-                o.ReadinessTimeout = TimeSpan.FromMinutes(1);
-            },
-            time);
-        _tart.Clone = (r, _) =>
-        {
-            Directory.CreateDirectory(Path.Combine(_tart.TartHome, "vms", r.Arguments[2]));
-            runStarts[r.Arguments[2]] = time.GetUtcNow();
-            return Task.FromResult(FakeTart.Ok());
-        };
-
-        var lags = new List<TimeSpan>();
-        for (var i = 0; i < 4; i++)
-        {
-            var start = sut.StartRunnerAsync($"runner-{i}", Jit, Ct);
-            await Drive(time, start, TimeSpan.FromMilliseconds(10));
-            var id = await start;
-            lags.Add(time.GetUtcNow() - runStarts[id] - bootTime);
-            await sut.RemoveRunnerAsync(id, Ct);
-        }
-
-        sut.ExpectedBootTime.Should().NotBeNull();
-        sut.ExpectedBootTime!.Value.Should().BeCloseTo(bootTime, TimeSpan.FromSeconds(1));
-        lags.Skip(1).Should().OnlyContain(l => l < TimeSpan.FromMilliseconds(400));
     }
 
     [Fact]
@@ -867,4 +831,10 @@ public sealed class TartBackendTests : IDisposable
     {
         public void Report(string value) => onReport(value);
     }
+}
+
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class TartBackendTestsCollection
+{
+    public const string Name = "Tart backend, fake time";
 }
