@@ -306,6 +306,44 @@ public sealed class TartBackendTests : IDisposable
     }
 
     [Fact]
+    public async Task StartRunnerAsync_SecondBoot_ProbesDenselyAroundTheLearnedBootTime()
+    {
+        var time = new FakeTimeProvider();
+        var bootTime = TimeSpan.FromSeconds(6);
+        var runStarts = new Dictionary<string, DateTimeOffset>();
+        _tart.Probe = (r, _) => time.GetUtcNow() - runStarts[r.Arguments[1]] < bootTime ? FakeTart.Fail(r, 1, "not yet") : Task.FromResult(FakeTart.Ok());
+        _tart.Set = (_, _) => Task.FromResult(FakeTart.Ok());
+        await using var sut = CreateSut(
+            o =>
+            {
+                o.ProbeInitialDelay = TimeSpan.FromMilliseconds(150);
+                o.ProbeMaxDelay = TimeSpan.FromSeconds(1);
+                o.ReadinessTimeout = TimeSpan.FromMinutes(1);
+            },
+            time);
+        _tart.Clone = (r, _) =>
+        {
+            Directory.CreateDirectory(Path.Combine(_tart.TartHome, "vms", r.Arguments[2]));
+            runStarts[r.Arguments[2]] = time.GetUtcNow();
+            return Task.FromResult(FakeTart.Ok());
+        };
+
+        var lags = new List<TimeSpan>();
+        for (var i = 0; i < 4; i++)
+        {
+            var start = sut.StartRunnerAsync($"runner-{i}", Jit, Ct);
+            await Drive(time, start, TimeSpan.FromMilliseconds(10));
+            var id = await start;
+            lags.Add(time.GetUtcNow() - runStarts[id] - bootTime);
+            await sut.RemoveRunnerAsync(id, Ct);
+        }
+
+        sut.ExpectedBootTime.Should().NotBeNull();
+        sut.ExpectedBootTime!.Value.Should().BeCloseTo(bootTime, TimeSpan.FromSeconds(1));
+        lags.Skip(1).Should().OnlyContain(l => l < TimeSpan.FromMilliseconds(400));
+    }
+
+    [Fact]
     public async Task StartRunnerAsync_CancelledWhileCloning_VmRemovedAndSlotReleased()
     {
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(Ct);

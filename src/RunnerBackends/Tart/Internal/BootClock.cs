@@ -12,6 +12,9 @@ internal sealed class BootClock
     private static readonly TimeSpan Lead = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan Trail = TimeSpan.FromMilliseconds(600);
 
+    // The shortest delay a timer honours (see NextDelay).
+    private static readonly TimeSpan MinimumDelay = TimeSpan.FromMilliseconds(1);
+
     private readonly Lock _lock = new();
     private TimeSpan? _expected;
 
@@ -57,8 +60,10 @@ internal sealed class BootClock
 
         if (elapsed < windowStart && elapsed + backoff > windowStart)
         {
-            // Land on the start of the window instead of jumping over it.
-            return windowStart - elapsed;
+            // Land on the start of the window instead of jumping over it. Task.Delay rounds a delay below 1 ms down to
+            // none, so a sub-millisecond wait would probe again at once, forever under a clock that does not move.
+            var untilWindow = windowStart - elapsed;
+            return untilWindow < MinimumDelay ? MinimumDelay : untilWindow;
         }
 
         return null;

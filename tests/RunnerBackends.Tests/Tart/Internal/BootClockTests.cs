@@ -33,6 +33,18 @@ public class BootClockTests
     }
 
     [Fact]
+    public void NextDelay_LessThanAMillisecondBeforeWindow_WaitsAtLeastOneMillisecond()
+    {
+        // Task.Delay treats a delay below 1 ms as none: a shorter wait would re-probe at once, in a loop, while the
+        // clock stands still (seen under FakeTimeProvider as millions of probes a second).
+        var sut = new BootClock();
+        sut.Observe(TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(3));
+        var justBefore = TimeSpan.FromSeconds(2.75) - TimeSpan.FromTicks(10);
+
+        sut.NextDelay(justBefore, Backoff, Dense).Should().Be(TimeSpan.FromMilliseconds(1));
+    }
+
+    [Fact]
     public void NextDelay_FarFromWindow_KeepsTheRetryStrategysDelay()
     {
         var sut = new BootClock();
